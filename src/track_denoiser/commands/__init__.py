@@ -1,0 +1,1 @@
+"""Subcommands of the ``track-denoiser`` command line, one module each."""

@@ -1,0 +1,58 @@
+"""``track-denoiser convert``: convert shards between the dense and compact formats."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tqdm import tqdm
+
+from ..shards import FORMATS, convert_shard, existing_indices
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``convert`` parser."""
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert shards between the npy and compact formats",
+        description=(
+            "Convert shards between the original dense .npy pairs and compact .npz files. "
+            "The conversion is byte-exact in both directions; the source files are kept."
+        ),
+    )
+    parser.add_argument("--to", dest="target", choices=FORMATS, required=True, help="format to write")
+    parser.add_argument(
+        "--mode", choices=("denoising", "labeling"), default="denoising",
+        help="which shards: denoising (data/simulated, default) or labeling (data/labeling)",
+    )
+    parser.add_argument("--root", default=".", help="data root holding data/ (default: current folder)")
+    parser.add_argument("--first-index", type=int, default=None, help="first shard to convert (default: all)")
+    parser.add_argument("-n", dest="count", type=int, default=None, help="number of shards from --first-index")
+    parser.add_argument("--overwrite", action="store_true", help="replace shards that exist in the target format")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Convert the selected shards."""
+    source = "npy" if args.target == "compact" else "compact"
+    available = existing_indices(args.root, args.mode, source)
+    if args.first_index is not None:
+        last = args.first_index + args.count if args.count is not None else None
+        selected = [i for i in available if i >= args.first_index and (last is None or i < last)]
+        wanted = set(range(args.first_index, last)) if last is not None else set()
+        missing = sorted(wanted - set(selected))
+        if missing:
+            msg = f"shard {missing[0]} not found as {source} under {args.root}; nothing was converted"
+            raise FileNotFoundError(msg)
+    else:
+        selected = available
+    if not selected:
+        msg = f"no {args.mode} shards in {source} format under {args.root}; nothing to convert"
+        raise FileNotFoundError(msg)
+    for index in tqdm(selected, desc="convert", unit="shard", disable=not sys.stderr.isatty()):
+        convert_shard(args.root, args.mode, index, args.target, overwrite=args.overwrite)
+    log.info("converted %d %s shards to %s", len(selected), args.mode, args.target)
+    return 0
