@@ -70,6 +70,8 @@ Entry = Literal["paper", "all-faces"]
 # y, spans 14 voxels at 0.1 voxel per step along a component of at least
 # 1/sqrt(3)); 256 steps is a safe bound.
 _MAX_STEPS = 256
+# Steps traced at once; most tracks leave within a few blocks.
+_STEP_BLOCK = 32
 
 _LOW = np.array([0.0, 0.0, c.TRACK_Z_MIN])
 _HIGH = np.array([c.N_X - 1.0, c.N_Y - 1.0, float(c.TRACK_Z_MAX)])
@@ -323,44 +325,59 @@ def trace_tracks(
         directions: float64 (n, 3) unit vectors.
     """
     n = len(starts)
-    steps = np.broadcast_to((directions * _STEP)[:, None, :], (n, _MAX_STEPS, 3))
+    step = directions * _STEP
+    position = starts.astype(np.float64, copy=True)
+    voxel = np.rint(position)
+    units = np.zeros(n, dtype=np.int64)
+    alive = np.arange(n)
+    tracks: list[npt.NDArray[np.int64]] = []
+    voxels: list[npt.NDArray[np.float64]] = []
+    order: list[npt.NDArray[np.int64]] = []
+    done_steps = 0
 
-    # cumsum adds step after step, the same float operations as a loop would do.
-    path = np.cumsum(np.concatenate([starts[:, None, :], steps], axis=1), axis=1)
-    voxels = np.rint(path).astype(np.int64)
+    # Trace in blocks of steps; only tracks still inside go on to the next block.
+    while len(alive):
+        if done_steps >= _MAX_STEPS:
+            msg = "a track did not leave the track region within the step limit; this is a bug"
+            raise RuntimeError(msg)
+        block = _STEP_BLOCK
+        increments = np.broadcast_to(step[alive][:, None, :], (len(alive), block, 3))
+        # cumsum adds step after step: the same float operations as a loop.
+        path = np.cumsum(
+            np.concatenate([position[alive][:, None, :], increments], axis=1), axis=1
+        )
+        rounded = np.rint(path)  # (m, block + 1, 3); column 0 is the current voxel
+        rounded[:, 0] = voxel[alive]
+        moved = rounded[:, 1:] != rounded[:, :-1]
+        changed = moved.any(axis=2)
+        current = rounded[:, 1:]
+        outside = ((current < _LOW) | (current > _HIGH)).any(axis=2)
+        leaving = changed & outside
+        left = leaving.any(axis=1)
+        stop = np.where(left, np.argmax(leaving, axis=1), block)
+        filled = changed & (np.arange(block)[None, :] < stop[:, None])
 
-    moved = voxels[:, 1:] != voxels[:, :-1]  # (n, K, 3)
-    changed = moved.any(axis=2)
-    cur = voxels[:, 1:]
-    inside = (
-        (cur[..., 0] >= 0)
-        & (cur[..., 0] < c.N_X)
-        & (cur[..., 1] >= 0)
-        & (cur[..., 1] < c.N_Y)
-        & (cur[..., 2] >= c.TRACK_Z_MIN)
-        & (cur[..., 2] <= c.TRACK_Z_MAX)
-    )
-    leaving = changed & ~inside
-    if not leaving.any(axis=1).all():
-        msg = "a track did not leave the track region within the step limit; this is a bug"
-        raise RuntimeError(msg)
-    stop = np.argmax(leaving, axis=1)
-    before_stop = np.arange(_MAX_STEPS)[None, :] < stop[:, None]
-    filled = changed & before_stop
+        units[alive] += (
+            c.TRACK_VALIDITY_XY_UNITS * ((moved[..., 0] | moved[..., 1]) & filled).sum(axis=1)
+            + c.TRACK_VALIDITY_Z_UNITS * (moved[..., 2] & filled).sum(axis=1)
+        )
+        row, column = np.nonzero(filled)
+        tracks.append(alive[row])
+        voxels.append(current[row, column])
+        order.append(done_steps + column)
 
-    xy_changes = (moved[..., 0] | moved[..., 1]) & filled
-    z_changes = moved[..., 2] & filled
-    units = (
-        c.TRACK_VALIDITY_XY_UNITS * xy_changes.sum(axis=1)
-        + c.TRACK_VALIDITY_Z_UNITS * z_changes.sum(axis=1)
-    )
-    valid = units >= c.TRACK_VALIDITY_THRESHOLD_UNITS
+        position[alive] = path[:, -1]
+        voxel[alive] = rounded[:, -1]
+        alive = alive[~left]
+        done_steps += block
 
-    track_index, step_index = np.nonzero(filled)
+    track = np.concatenate(tracks)
+    step_number = np.concatenate(order)
+    sort = np.lexsort((step_number, track))
     return TrackBatch(
-        track=track_index.astype(np.int64),
-        voxel=cur[track_index, step_index],
-        valid=valid,
+        track=track[sort].astype(np.int64),
+        voxel=np.concatenate(voxels)[sort].astype(np.int64),
+        valid=units >= c.TRACK_VALIDITY_THRESHOLD_UNITS,
     )
 
 
@@ -377,8 +394,8 @@ def _generate_tracks(
     flats: list[npt.NDArray[np.int64]] = []
     found = 0
     while found < n_tracks:
-        # Most candidates of the paper entry are rejected; draw generously.
-        n_candidates = max(64, 4 * (n_tracks - found))
+        # About 75 % of paper-entry candidates (86 % for all faces) are valid.
+        n_candidates = 32 + int(1.4 * (n_tracks - found))
         directions = sample_directions(rng, n_candidates)
         starts = sample_entries(rng, directions, entry)
         batch = trace_tracks(starts, directions)

@@ -1,0 +1,30 @@
+# track-denoiser workflow: synthetic TPC events, a 3D convolutional network
+# that separates track voxels from noise, its threshold, its evaluation and
+# its application to measured events.
+#
+#   snakemake -c8                       run locally on config/config.yaml
+#   snakemake --profile profiles/pbs    submit every job to a PBS cluster
+#
+# This file only includes the rule modules; see workflow/rules/.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/layout.smk"
+include: "workflow/rules/generate.smk"
+
+
+# ----------------------------------------------------------------------------
+# Targets
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),
