@@ -42,8 +42,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         # mkstemp creates the file readable by its owner only; give the final
         # file the permissions an ordinary open() would.
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, final)
+        tmp.chmod(0o666 & ~_current_umask())
+        tmp.replace(final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -64,7 +64,9 @@ def _parse_coordinate(text: str, axis: str, size: int, path: Path, line_no: int)
         else:
             raise EventFormatError(path, line_no, msg) from None
     if not 0 <= value < size:
-        msg = f"{axis} coordinate {value} lies outside the event; expected an integer in [0, {size})"
+        msg = (
+            f"{axis} coordinate {value} lies outside the event; expected an integer in [0, {size})"
+        )
         raise EventFormatError(path, line_no, msg)
     return value
 
@@ -95,7 +97,9 @@ def read_event(path: str | os.PathLike[str]) -> npt.NDArray[np.float32]:
                 continue
             fields = text.split(",")
             if len(fields) != 4:
-                msg = f"expected 4 comma-separated fields 'x, y, z, E', found {len(fields)}: {text!r}"
+                msg = (
+                    f"expected 4 comma-separated fields 'x, y, z, E', found {len(fields)}: {text!r}"
+                )
                 raise EventFormatError(path, line_no, msg)
             x = _parse_coordinate(fields[0], "x", EVENT_SHAPE[0], path, line_no)
             y = _parse_coordinate(fields[1], "y", EVENT_SHAPE[1], path, line_no)
@@ -116,7 +120,13 @@ def read_event(path: str | os.PathLike[str]) -> npt.NDArray[np.float32]:
             if key in seen:
                 log.warning(
                     "%s: voxel (%d, %d, %d) on line %d repeats line %d; keeping line %d",
-                    path, x, y, z, line_no, seen[key], line_no,
+                    path,
+                    x,
+                    y,
+                    z,
+                    line_no,
+                    seen[key],
+                    line_no,
                 )
             seen[key] = line_no
             event[x, y, z] = amplitude
@@ -137,7 +147,9 @@ def write_event(path: str | os.PathLike[str], event: npt.ArrayLike) -> None:
     xs, ys, zs = np.nonzero(array)
     values = array[xs, ys, zs]
     with atomic_write(path) as handle:
-        for x, y, z, value in zip(xs.tolist(), ys.tolist(), zs.tolist(), values.tolist(), strict=True):
+        for x, y, z, value in zip(
+            xs.tolist(), ys.tolist(), zs.tolist(), values.tolist(), strict=True
+        ):
             handle.write(f"{x},{y},{z},{_format_amplitude(value)}\n")
 
 

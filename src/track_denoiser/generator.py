@@ -113,7 +113,9 @@ class GeneratorSettings:
             msg = f"track entry {self.entry!r} is invalid; expected 'paper' or 'all-faces'"
             raise ValueError(msg)
         if int(self.events_per_shard) < 1:
-            msg = f"events per shard {self.events_per_shard} is invalid; expected a positive integer"
+            msg = (
+                f"events per shard {self.events_per_shard} is invalid; expected a positive integer"
+            )
             raise ValueError(msg)
         if not self.background_scale > 0:
             msg = f"background scale {self.background_scale} is invalid; expected a positive number"
@@ -188,9 +190,7 @@ class SparseEvents:
     indices: npt.NDArray[np.uint16]
     values: npt.NDArray[np.float16]
     track: npt.NDArray[np.bool_]
-    labels: npt.NDArray[np.float16] = field(
-        default_factory=lambda: np.zeros(0, dtype=np.float16)
-    )
+    labels: npt.NDArray[np.float16] = field(default_factory=lambda: np.zeros(0, dtype=np.float16))
 
     @property
     def n_events(self) -> int:
@@ -343,9 +343,7 @@ def trace_tracks(
         block = _STEP_BLOCK
         increments = np.broadcast_to(step[alive][:, None, :], (len(alive), block, 3))
         # cumsum adds step after step: the same float operations as a loop.
-        path = np.cumsum(
-            np.concatenate([position[alive][:, None, :], increments], axis=1), axis=1
-        )
+        path = np.cumsum(np.concatenate([position[alive][:, None, :], increments], axis=1), axis=1)
         rounded = np.rint(path)  # (m, block + 1, 3); column 0 is the current voxel
         rounded[:, 0] = voxel[alive]
         moved = rounded[:, 1:] != rounded[:, :-1]
@@ -357,10 +355,9 @@ def trace_tracks(
         stop = np.where(left, np.argmax(leaving, axis=1), block)
         filled = changed & (np.arange(block)[None, :] < stop[:, None])
 
-        units[alive] += (
-            c.TRACK_VALIDITY_XY_UNITS * ((moved[..., 0] | moved[..., 1]) & filled).sum(axis=1)
-            + c.TRACK_VALIDITY_Z_UNITS * (moved[..., 2] & filled).sum(axis=1)
-        )
+        units[alive] += c.TRACK_VALIDITY_XY_UNITS * ((moved[..., 0] | moved[..., 1]) & filled).sum(
+            axis=1
+        ) + c.TRACK_VALIDITY_Z_UNITS * (moved[..., 2] & filled).sum(axis=1)
         row, column = np.nonzero(filled)
         tracks.append(alive[row])
         voxels.append(current[row, column])
@@ -407,7 +404,9 @@ def _generate_tracks(
         keep = new_track >= 0
         v = batch.voxel[keep]
         tracks.append(new_track[keep])
-        flats.append(np.ravel_multi_index((v[:, 0], v[:, 1], v[:, 2]), c.EVENT_SHAPE).astype(np.int64))
+        flats.append(
+            np.ravel_multi_index((v[:, 0], v[:, 1], v[:, 2]), c.EVENT_SHAPE).astype(np.int64)
+        )
         found += len(valid_ids)
     if not tracks:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -571,7 +570,8 @@ def _sum_per_key(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Add up the values of equal keys; return keys sorted."""
     unique, inverse = np.unique(keys, return_inverse=True)
-    return unique, np.bincount(inverse, weights=values, minlength=len(unique))
+    sums = np.bincount(inverse, weights=values, minlength=len(unique)).astype(np.float64)
+    return unique, sums
 
 
 def generate_events(
@@ -647,7 +647,9 @@ def generate_events(
         indices=(keys % n_voxels).astype(np.uint16),
         values=values16,
         track=is_track,
-        labels=has_track.astype(np.float16) if settings.mode == "labeling" else np.zeros(0, np.float16),
+        labels=has_track.astype(np.float16)
+        if settings.mode == "labeling"
+        else np.zeros(0, np.float16),
     )
 
 

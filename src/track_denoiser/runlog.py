@@ -24,8 +24,10 @@ def log_to_file(path: str | os.PathLike[str], level: int = logging.INFO) -> None
     root.setLevel(level)
     logging.captureWarnings(True)
 
-    def _log_uncaught(kind, value, traceback):  # type: ignore[no-untyped-def]
-        logging.getLogger("track_denoiser").critical("job failed", exc_info=(kind, value, traceback))
+    def _log_uncaught(kind, value, traceback):
+        logging.getLogger("track_denoiser").critical(
+            "job failed", exc_info=(kind, value, traceback)
+        )
         sys.__excepthook__(kind, value, traceback)
 
     sys.excepthook = _log_uncaught

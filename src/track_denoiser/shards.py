@@ -235,14 +235,26 @@ def read_compact(
         msg = f"{path}: not a readable compact shard ({error}); regenerate or reconvert it"
         raise ShardError(msg) from error
 
-    required = {"format_version", "event_shape", "mode", "settings", "offsets", "indices", "values", "track", "labels"}
+    required = {
+        "format_version",
+        "event_shape",
+        "mode",
+        "settings",
+        "offsets",
+        "indices",
+        "values",
+        "track",
+        "labels",
+    }
     missing = sorted(required - arrays.keys())
     if missing:
         msg = f"{path}: not a compact shard, missing fields {missing}"
         raise ShardError(msg)
     version = int(arrays["format_version"])
     if version != COMPACT_VERSION:
-        msg = f"{path}: compact format version {version} is not supported; expected {COMPACT_VERSION}"
+        msg = (
+            f"{path}: compact format version {version} is not supported; expected {COMPACT_VERSION}"
+        )
         raise ShardError(msg)
     shape = tuple(int(v) for v in arrays["event_shape"])
     if shape != EVENT_SHAPE:
@@ -329,9 +341,7 @@ def read_dense(
     return noisy, clean
 
 
-def dense_to_sparse(
-    noisy: npt.NDArray[Any], clean: npt.NDArray[Any], mode: str
-) -> SparseEvents:
+def dense_to_sparse(noisy: npt.NDArray[Any], clean: npt.NDArray[Any], mode: str) -> SparseEvents:
     """Convert dense arrays of a shard into sparse events (the compact content).
 
     Stored voxels are the nonzero noisy voxels plus the track voxels (clean

@@ -8,7 +8,7 @@ import sys
 
 from tqdm import tqdm
 
-from ..shards import FORMATS, convert_shard, existing_indices
+from ..shards import FORMATS, ShardFormat, convert_shard, existing_indices
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +23,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "The conversion is byte-exact in both directions; the source files are kept."
         ),
     )
-    parser.add_argument("--to", dest="target", choices=FORMATS, required=True, help="format to write")
     parser.add_argument(
-        "--mode", choices=("denoising", "labeling"), default="denoising",
+        "--to", dest="target", choices=FORMATS, required=True, help="format to write"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("denoising", "labeling"),
+        default="denoising",
         help="which shards: denoising (data/simulated, default) or labeling (data/labeling)",
     )
-    parser.add_argument("--root", default=".", help="data root holding data/ (default: current folder)")
-    parser.add_argument("--first-index", type=int, default=None, help="first shard to convert (default: all)")
-    parser.add_argument("-n", dest="count", type=int, default=None, help="number of shards from --first-index")
-    parser.add_argument("--overwrite", action="store_true", help="replace shards that exist in the target format")
+    parser.add_argument(
+        "--root", default=".", help="data root holding data/ (default: current folder)"
+    )
+    parser.add_argument(
+        "--first-index", type=int, default=None, help="first shard to convert (default: all)"
+    )
+    parser.add_argument(
+        "-n", dest="count", type=int, default=None, help="number of shards from --first-index"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace shards that exist in the target format"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Convert the selected shards."""
-    source = "npy" if args.target == "compact" else "compact"
+    source: ShardFormat = "npy" if args.target == "compact" else "compact"
     available = existing_indices(args.root, args.mode, source)
     if args.first_index is not None:
         last = args.first_index + args.count if args.count is not None else None
@@ -45,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         wanted = set(range(args.first_index, last)) if last is not None else set()
         missing = sorted(wanted - set(selected))
         if missing:
-            msg = f"shard {missing[0]} not found as {source} under {args.root}; nothing was converted"
+            msg = (
+                f"shard {missing[0]} not found as {source} under {args.root}; nothing was converted"
+            )
             raise FileNotFoundError(msg)
     else:
         selected = available

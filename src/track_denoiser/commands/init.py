@@ -26,5 +26,10 @@ def run(args: argparse.Namespace) -> int:
     created = init_layout(args.root)
     for folder in created:
         log.info("created %s", folder)
-    log.info("data layout ready under %s (%d folders, %d new)", args.root, len(DATA_FOLDERS), len(created))
+    log.info(
+        "data layout ready under %s (%d folders, %d new)",
+        args.root,
+        len(DATA_FOLDERS),
+        len(created),
+    )
     return 0
