@@ -16,6 +16,18 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+# Every job runs in this Apptainer image when Snakemake is started with
+# --sdm apptainer (the PBS profile does); local runs ignore it.
+container: config["container"]["image"]
+
+
+wildcard_constraints:
+    folder="simulated|labeling",
+    index=r"\d+",
+
+
 include: "workflow/rules/layout.smk"
 include: "workflow/rules/generate.smk"
 

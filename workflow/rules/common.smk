@@ -1,11 +1,10 @@
-# Helpers shared by the rule modules: config validation, shard file names,
-# per-rule resources. No rules are defined here.
+# Helpers shared by the rules files (config validation, shard file names,
+# per-rule resources). No rules are defined here.
 
 import os
 from pathlib import Path
 
 from snakemake.utils import validate
-
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -17,14 +16,9 @@ MODE_FOLDERS = {"denoising": "simulated", "labeling": "labeling"}
 FOLDER_MODES = {folder: mode for mode, folder in MODE_FOLDERS.items()}
 
 
-wildcard_constraints:
-    folder="simulated|labeling",
-    index=r"\d+",
-
-
 def data_path(*parts):
-    """Return a path under the data root."""
-    return os.path.join(DATA_ROOT, *parts)
+    """Return a path under the data root, without a leading './'."""
+    return os.path.normpath(os.path.join(DATA_ROOT, *parts))
 
 
 LAYOUT_MARKER = data_path("data", ".layout")
@@ -109,7 +103,7 @@ def final_targets():
     return targets
 
 
-# Rule modules included after this one append their final outputs here.
+# Files included after this one append their final outputs here.
 EXTRA_TARGETS = []
 
 

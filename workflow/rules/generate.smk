@@ -13,17 +13,17 @@ rule generate_shard:
         "logs/generate_shard/{folder}_{index}.log",
     benchmark:
         "logs/generate_shard/{folder}_{index}.benchmark.tsv"
-    message:
-        "Generating {wildcards.folder} shard {wildcards.index}"
-    params:
-        root=DATA_ROOT,
-        settings=generator_settings,
-        seed=config["seed"],
-        fmt=SHARD_FORMAT,
     threads: stage_resource("generate_shard", "threads", 1)
     resources:
         mem_mb=stage_resource("generate_shard", "mem_mb", 2000),
         disk_mb=stage_resource("generate_shard", "disk_mb", 2000),
         runtime=stage_resource("generate_shard", "runtime", 30),
+    params:
+        root=DATA_ROOT,
+        settings=generator_settings,
+        seed=config["seed"],
+        fmt=SHARD_FORMAT,
+    message:
+        "Generating {wildcards.folder} shard {wildcards.index}"
     script:
         "../scripts/generate_shard.py"

@@ -6,10 +6,10 @@ rule init_layout:
         marker=LAYOUT_MARKER,
     log:
         "logs/init_layout/init_layout.log",
-    message:
-        "Creating the data layout under {params.root}"
+    localrule: True
     params:
         root=DATA_ROOT,
-    localrule: True
+    message:
+        "Creating the data layout under {params.root}"
     script:
         "../scripts/init_layout.py"
