@@ -6,9 +6,10 @@ Landau amplitudes, then noise, either synthetic waveforms with Gamma
 amplitudes or a measured noise-only event with shuffled pads.
 
 Every random draw of a shard comes from one ``numpy.random.Generator`` seeded
-by ``SeedSequence(base_seed, spawn_key=(shard_index,))``, so a shard's bytes
-depend only on the settings, the base seed and the shard index, never on the
-order in which shards are generated or on how many run in parallel.
+by ``SeedSequence(base_seed, spawn_key=(mode number, shard_index))``. A
+shard's bytes therefore depend only on the settings, the base seed and the
+shard index. They never depend on the order in which shards are generated or
+on how many run in parallel.
 
 Events are built in a sparse form (flat voxel index and amplitude per nonzero
 voxel) and only densified when a dense shard is written.
@@ -221,11 +222,11 @@ _MODE_KEYS = {"denoising": 0, "labeling": 1}
 def shard_rng(base_seed: int, shard_index: int, mode: str = "denoising") -> np.random.Generator:
     """Return the random generator of one shard.
 
-    The stream depends only on ``(base_seed, mode, shard_index)``: it is the
+    The stream depends only on ``(base_seed, mode, shard_index)``. It is the
     child of ``SeedSequence(base_seed)`` with spawn key ``(mode number,
-    shard_index)`` (denoising 0, labeling 1), built directly so that shards
-    can be generated in any order, and so that denoising and labeling shards
-    of the same index draw independent streams.
+    shard_index)`` (denoising 0, labeling 1). Shards can thus be generated in
+    any order, and denoising and labeling shards of the same index draw
+    independent streams.
     """
     if base_seed < 0 or shard_index < 0:
         msg = f"seed {base_seed} and shard index {shard_index} must be non-negative integers"
