@@ -161,8 +161,14 @@ def write_compact(
     settings: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> None:
-    """Write a shard as one compact ``.npz`` file (see the module docstring)."""
+    """Write a shard as one compact ``.npz`` file (see the module docstring).
+
+    Labeling shards are written without the per-voxel target, like their
+    dense form, so the two formats convert into each other exactly.
+    """
     _refuse_existing([path], overwrite)
+    if mode == "labeling":
+        events = events.without_target()
     arrays: dict[str, Any] = {
         "format_version": np.array(COMPACT_VERSION, dtype=np.int64),
         "event_shape": np.array(EVENT_SHAPE, dtype=np.int64),
