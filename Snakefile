@@ -16,6 +16,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/results_common.smk"
 
 
 # Every job runs in this Apptainer image when Snakemake is started with
@@ -30,6 +31,11 @@ wildcard_constraints:
 
 include: "workflow/rules/layout.smk"
 include: "workflow/rules/generate.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/threshold.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/denoise.smk"
 
 
 # ----------------------------------------------------------------------------

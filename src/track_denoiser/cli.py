@@ -22,6 +22,10 @@ COMMANDS: tuple[str, ...] = (
     "init",
     "generate",
     "convert",
+    "train",
+    "threshold",
+    "evaluate",
+    "denoise",
 )
 
 

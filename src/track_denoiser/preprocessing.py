@@ -6,7 +6,7 @@ Communications (2025), doi:10.1016/j.cpc.2025.109608):
 1. Chimney removal. A "chimney" is a long saturated waveform in one pad. In
    every pad where some amplitude exceeds the saturation level (800 ADC
    counts), take the waveform from the first saturated time bin to the end of
-   the event. When that tail holds at least 20 nonzero values, zero each of
+   the event. When that tail contains at least 20 nonzero values, zero each of
    its entries whose amplitude minus the tail's minimum nonzero amplitude is
    not above the standard deviation of the tail's nonzero amplitudes
    (population standard deviation, ddof = 0). Time bins before the first
@@ -51,7 +51,7 @@ def remove_chimneys(
         saturation: an amplitude strictly above this marks a pad as saturated
             (ADC counts).
         min_nonzero: a saturated pad is cleaned only when its tail from the
-            first saturated time bin holds at least this many nonzero values.
+            first saturated time bin contains at least this many nonzero values.
 
     Returns:
         float32 copy of ``events`` with the same shape, chimney voxels set to 0.
@@ -76,7 +76,9 @@ def remove_chimneys(
     safe_count = np.maximum(count, 1)
     minimum = np.where(nonzero, selected, np.inf).min(axis=1)
     mean = np.where(nonzero, selected, 0.0).sum(axis=1) / safe_count
-    variance = np.where(nonzero, (selected - mean[:, np.newaxis]) ** 2, 0.0).sum(axis=1) / safe_count
+    variance = (
+        np.where(nonzero, (selected - mean[:, np.newaxis]) ** 2, 0.0).sum(axis=1) / safe_count
+    )
     spread = np.sqrt(variance)
 
     remove = tail & (selected - minimum[:, np.newaxis] <= spread[:, np.newaxis])
