@@ -84,6 +84,22 @@ def _copy(source: Path, destination: Path) -> None:
         shutil.copy2(source, destination)
 
 
+def _staged_relative(source: Path, index: int) -> Path:
+    """Return where an input goes inside the staging directory.
+
+    The input keeps its path (relative, or absolute without the root), so
+    files that belong together stay together: a dense shard's
+    ``noisy/<INDEX>.npy`` still finds its ``clean/<INDEX>.npy``. A path that
+    climbs out with ``..`` goes to a subdirectory of its own instead.
+    """
+    relative = Path(os.path.normpath(source))
+    if relative.is_absolute():
+        relative = relative.relative_to(relative.anchor)
+    if relative.parts and relative.parts[0] == "..":
+        return Path(f"input-{index}") / source.name
+    return relative
+
+
 @contextlib.contextmanager
 def staged_inputs(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[list[Path]]:
     """Yield scratch copies of ``inputs`` (files or directories), or the inputs themselves.
@@ -93,8 +109,9 @@ def staged_inputs(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[list[Pat
 
     Yields:
         One path per input, in the same order. With ``$SCRATCHDIR`` set they
-        are copies in a private directory under scratch, removed on exit;
-        without it they are the original paths.
+        are copies in a private directory under scratch that keep the
+        inputs' relative paths, removed on exit; without it they are the
+        original paths.
 
     Raises:
         FileNotFoundError: an input does not exist.
@@ -114,10 +131,10 @@ def staged_inputs(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[list[Pat
     try:
         copies = []
         for index, source in enumerate(sources):
-            # One subdirectory per input keeps equal base names apart.
-            copy = staging / str(index) / source.name
-            copy.parent.mkdir()
-            _copy(source, copy)
+            copy = staging / _staged_relative(source, index)
+            if not copy.exists():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                _copy(source, copy)
             copies.append(copy)
         logger.info("copied %d input(s) to %s", len(copies), staging)
         yield copies

@@ -220,7 +220,15 @@ def _fingerprint(
         resumable.pop(key)
 
     def describe(shards: Sequence[Shard]) -> list[list[Any]]:
-        return [[shard.name, shard.n_events, Path(shard.name).stat().st_size] for shard in shards]
+        # Folder and file name only: a job copies its shards to a scratch
+        # folder whose path changes from run to run.
+        described = []
+        for shard in shards:
+            path = Path(shard.name)
+            described.append(
+                [f"{path.parent.name}/{path.name}", shard.n_events, path.stat().st_size]
+            )
+        return described
 
     return {
         "version": _BACKUP_VERSION,
