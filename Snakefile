@@ -21,7 +21,7 @@ include: "workflow/rules/results_common.smk"
 
 # Every job runs in this Apptainer image when Snakemake is started with
 # --sdm apptainer (the PBS profile does); local runs ignore it.
-container: config["container"]["image"]
+container: TENSORFLOW_IMAGE
 
 
 wildcard_constraints:

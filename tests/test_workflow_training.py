@@ -49,7 +49,17 @@ def test_training_and_threshold_rules(tmp_path):
     assert (model_dir / "history.json").is_file()
     assert load_model(model_dir / "model.keras").count_params() == 4290
     assert 0.0 <= read_threshold(model_dir / "threshold.txt") <= 1.0
-    assert len(pd.read_csv(model_dir / "threshold_scan.csv")) == 101
+    scan = pd.read_csv(model_dir / "threshold_scan.csv")
+    assert len(scan) == 101
+
+    # The network learned: validation F1 at the chosen threshold lies far
+    # above the all-track guess (threshold 0 keeps every voxel) and the
+    # all-noise guess (F1 = 0).
+    tau = read_threshold(model_dir / "threshold.txt")
+    chosen_f1 = float(scan.loc[(scan["threshold"] - tau).abs().idxmin(), "f1"])
+    all_track_f1 = float(scan.loc[scan["threshold"] == 0.0, "f1"].iloc[0])
+    assert chosen_f1 > 0.2
+    assert chosen_f1 > 20 * all_track_f1
     assert not (model_dir / "backup").exists()
     assert (workdir / "logs/train_model/train_model.log").stat().st_size > 0
     assert (workdir / "logs/select_threshold/select_threshold.log").stat().st_size > 0

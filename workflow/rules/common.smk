@@ -9,6 +9,9 @@ from snakemake.utils import validate
 validate(config, "../schemas/config.schema.yaml")
 
 DATA_ROOT = config["data_root"]
+
+# Apptainer image with TensorFlow and this package; used with --sdm apptainer.
+TENSORFLOW_IMAGE = config["container"]["image"]
 SHARD_FORMAT = config["shard_format"]
 
 # Data subfolder of each generator mode, as in the original layout.

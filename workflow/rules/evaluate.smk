@@ -12,6 +12,8 @@ rule evaluate_model:
         "logs/evaluate_model/evaluate_model.log",
     benchmark:
         "logs/evaluate_model/evaluate_model.benchmark.tsv"
+    container:
+        TENSORFLOW_IMAGE
     threads: stage_resource("evaluate_model", "threads", 2)
     resources:
         mem_mb=stage_resource("evaluate_model", "mem_mb", 8000),

@@ -12,6 +12,8 @@ rule select_threshold:
         "logs/select_threshold/select_threshold.log",
     benchmark:
         "logs/select_threshold/select_threshold.benchmark.tsv"
+    container:
+        TENSORFLOW_IMAGE
     threads: stage_resource("select_threshold", "threads", 2)
     resources:
         mem_mb=stage_resource("select_threshold", "mem_mb", 8000),

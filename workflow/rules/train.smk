@@ -15,6 +15,8 @@ rule train_model:
         "logs/train_model/train_model.log",
     benchmark:
         "logs/train_model/train_model.benchmark.tsv"
+    container:
+        TENSORFLOW_IMAGE
     threads: stage_resource("train_model", "threads", 4)
     resources:
         mem_mb=stage_resource("train_model", "mem_mb", 16000),
