@@ -167,6 +167,8 @@ def test_evaluate_command_writes_report(root, tmp_path):
             "0.5",
             "--root",
             str(root),
+            "--format",
+            "compact",
             "--test",
             "0",
             "1",

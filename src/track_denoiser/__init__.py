@@ -10,7 +10,13 @@ so ``import track_denoiser`` stays fast.
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# TensorFlow's C++ layer prints info and warning lines (CPU features, oneDNN,
+# missing CUDA on CPU-only machines) straight to stderr; keep errors only,
+# unless the user chose a level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 try:
     __version__ = version("track-denoiser")

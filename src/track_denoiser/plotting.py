@@ -198,7 +198,8 @@ def plot_training_history(history: pd.DataFrame | None, path: str | os.PathLike[
         history: ``history.csv`` of the training (an ``epoch`` column is
             used as x when present), or None when there is none.
         path: PNG file to write. Loss columns (names containing ``loss``)
-            share a log axis; other columns go on a second panel.
+            share a log axis; the metrics go on a second panel (epoch
+            durations are left out).
     """
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     if history is None or history.empty:
@@ -213,7 +214,8 @@ def plot_training_history(history: pd.DataFrame | None, path: str | os.PathLike[
         c for c in history.columns if c != "epoch" and pd.api.types.is_numeric_dtype(history[c])
     ]
     losses = [c for c in numeric if "loss" in c]
-    others = [c for c in numeric if c not in losses]
+    # Epoch durations (seconds) would flatten the metrics in [0, 1].
+    others = [c for c in numeric if c not in losses and c != "seconds"]
     for column in losses:
         axes[0].plot(x, history[column], marker=".", label=column)
     if losses and (history[losses] > 0).all().all():
@@ -221,7 +223,9 @@ def plot_training_history(history: pd.DataFrame | None, path: str | os.PathLike[
     axes[0].set_title("loss")
     for column in others:
         axes[1].plot(x, history[column], marker=".", label=column)
-    axes[1].set_title("other figures" if others else "no other figures recorded")
+    axes[1].set_title(
+        "metrics (precision and recall at output > 0.5)" if others else "no other figures recorded"
+    )
     for ax in axes:
         ax.set_xlabel("epoch")
         if ax.get_legend_handles_labels()[0]:

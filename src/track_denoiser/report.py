@@ -15,7 +15,7 @@ import html
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,28 @@ def _measured_section(evaluation: Path, names: dict[str, str]) -> str:
     return f'<p class="note">{html.escape(note)}</p>\n{_table(table)}'
 
 
+_SMALL_RUN_NOTE = (
+    "A small run, such as the default configuration (about a thousand training events and a "
+    "few CPU epochs), shows the pipeline working; it is not expected to reach the published "
+    "network's accuracy, nor to beat the classical baseline on synthetic noise. "
+    "config/paper.yaml sets up a paper-scale run (a million events, a GPU)."
+)
+
+
+def _run_section(run_settings: Mapping[str, Any] | None) -> list[str]:
+    """Return the HTML of the run-settings table, or nothing without settings."""
+    if not run_settings:
+        return []
+    rows = pd.DataFrame(
+        {"setting": list(run_settings), "value": [str(v) for v in run_settings.values()]}
+    )
+    return [
+        "<h2>Run</h2>",
+        _table(rows),
+        f'<p class="note">{html.escape(_SMALL_RUN_NOTE)}</p>',
+    ]
+
+
 def build_report(
     evaluation_dir: str | os.PathLike[str],
     plot_files: Sequence[str | os.PathLike[str]],
@@ -121,6 +143,7 @@ def build_report(
     *,
     embed_images: bool = True,
     title: str = "track-denoiser evaluation",
+    run_settings: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the HTML report.
 
@@ -132,6 +155,8 @@ def build_report(
         embed_images: embed the figures as base64 data; otherwise link them
             relative to the page.
         title: page title.
+        run_settings: settings of the run shown in a table at the top, for
+            example the training events, epochs and network.
 
     Returns:
         ``output``.
@@ -206,6 +231,7 @@ def build_report(
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">{html.escape(source)}</p>',
+        *_run_section(run_settings),
         "<h2>Models</h2>",
         _table(models),
         "<h2>Voxel level (synthetic test events)</h2>",

@@ -10,7 +10,7 @@ Compact (one file per shard, about 1 kB per event)::
 
     data/<simulated|labeling>/compact/<INDEX>.npz
 
-A compact file is an uncompressed ``.npz`` without pickles holding
+A compact file is an uncompressed ``.npz`` without pickles. It contains
 ``format_version``, ``event_shape``, ``mode``, ``settings`` (JSON text),
 ``offsets`` (int64, n + 1), ``indices`` (uint16 flat voxel index of every
 stored voxel), ``values`` (float16 noisy amplitude), ``track`` (bool, the
@@ -418,9 +418,8 @@ def convert_shard(
 ) -> list[Path]:
     """Convert shard ``index`` into format ``target``; the source files are kept.
 
-    A compact shard made from a dense one records no generator settings (the
-    dense files carry none); one made by the generator keeps its record when
-    converted to dense and back only through the generator.
+    The events convert byte for byte. A compact shard made from dense files
+    records no generator settings, because the dense files carry none.
     """
     source: ShardFormat = "npy" if target == "compact" else "compact"
     events = read_shard(root, mode, index, source)

@@ -38,6 +38,7 @@ rule build_report:
     localrule: True
     params:
         embed_images=True,
+        run_settings=run_settings(),
     message:
         "Writing results/report.html"
     script:

@@ -84,3 +84,23 @@ def denoise_input():
             "track<N>.txt events or leave it empty to skip denoising"
         )
     return folder
+
+
+def run_settings():
+    """Settings of the run shown at the top of the report."""
+    training = config["training"]
+    first, last = shard_range("train")
+    events = config["generator"]["events_per_shard"]
+    return {
+        "network": training["architecture"],
+        "loss": training["loss"],
+        "training events": (last - first) * events,
+        "maximum epochs": training["epochs"],
+        "batch size": training["batch_size"],
+        "learning rate": training["learning_rate"],
+        "track entry": config["generator"]["entry"],
+        "noise mode (denoising, labeling)": (
+            f"{config['shards']['denoising_noise']}, {config['shards']['labeling_noise']}"
+        ),
+        "seed": config["seed"],
+    }

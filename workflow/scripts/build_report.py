@@ -11,4 +11,5 @@ build_report(
     list(snakemake.input.plots),
     snakemake.output.html,
     embed_images=snakemake.params.embed_images,
+    run_settings=snakemake.params.run_settings,
 )

@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-n", dest="count", type=int, default=None, help="number of shards from --first-index"
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace shards that exist in the target format"
+        "--overwrite",
+        action="store_true",
+        help="replace shards that exist in the target format (default: keep them and convert the rest)",
     )
     parser.set_defaults(func=run)
 
@@ -66,7 +68,20 @@ def run(args: argparse.Namespace) -> int:
     if not selected:
         msg = f"no {args.mode} shards in {source} format under {args.root}; nothing to convert"
         raise FileNotFoundError(msg)
+
+    # Shards already in the target format are kept unless --overwrite, so that
+    # converting a folder twice, or one that holds both formats, just works.
+    if not args.overwrite:
+        present = set(existing_indices(args.root, args.mode, args.target))
+        skipped = [index for index in selected if index in present]
+        selected = [index for index in selected if index not in present]
+        if skipped:
+            log.info(
+                "%d shard(s) already exist as %s and are kept (--overwrite replaces them)",
+                len(skipped),
+                args.target,
+            )
     for index in tqdm(selected, desc="convert", unit="shard", disable=not sys.stderr.isatty()):
         convert_shard(args.root, args.mode, index, args.target, overwrite=args.overwrite)
-    log.info("converted %d %s shards to %s", len(selected), args.mode, args.target)
+    log.info("converted %d %s shard(s) to %s", len(selected), args.mode, args.target)
     return 0

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--architecture",
         default=None,
-        help="architecture name of a .weights.h5 file (e.g. paper)",
+        help="architecture of a .weights.h5 model: paper, wide or deep",
     )
     parser.add_argument(
         "--progress",

@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--name", default="trained", help="row name of the model (default: trained)"
     )
     parser.add_argument(
-        "--architecture", default=None, help="architecture name of a .weights.h5 model (e.g. paper)"
+        "--architecture",
+        default=None,
+        help="architecture of a .weights.h5 model: paper, wide or deep",
     )
     parser.add_argument(
         "--compare",
@@ -55,7 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--root", default=".", help="data root holding data/ (default: current folder)"
     )
     parser.add_argument(
-        "--format", dest="fmt", choices=("compact", "npy"), default="compact", help="shard format"
+        "--format",
+        dest="fmt",
+        choices=("compact", "npy"),
+        default="npy",
+        help="shard format: npy (the original dense pair, default, as for generate) or compact",
     )
     parser.add_argument(
         "--test",

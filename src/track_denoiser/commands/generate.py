@@ -79,7 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--background-scale",
         type=float,
         default=SATURATION_ADC,
-        help=f"divide measured noise by this before adding it (default: {SATURATION_ADC:g}; 1 adds it unscaled)",
+        help=(
+            f"divide measured noise (ADC counts) by this before adding it "
+            f"(default: {SATURATION_ADC:g}, the saturation amplitude; 1 adds it unscaled)"
+        ),
     )
     parser.add_argument(
         "--accumulate-swaps",

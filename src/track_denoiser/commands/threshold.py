@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", type=Path, required=True, help="trained model (.keras, .h5 or .weights.h5)"
     )
     parser.add_argument(
-        "--architecture", default=None, help="architecture of a .weights.h5 model (default: paper)"
+        "--architecture",
+        default=None,
+        help="architecture of a .weights.h5 model: paper (default), wide or deep",
     )
     parser.add_argument(
         "--root", default=".", help="data root holding data/ (default: current folder)"

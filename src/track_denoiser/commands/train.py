@@ -70,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--loss",
+        choices=("paper", "bce"),
         default=_DEFAULTS.loss,
         help=f"loss: paper (voxel BCE plus BCE pooled over 8 time bins) or bce (default: {_DEFAULTS.loss})",
     )
