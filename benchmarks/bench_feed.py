@@ -44,7 +44,10 @@ def measure(root: str, shards: int, fmt: str, batch: int, epochs: int) -> dict[s
             n += int(noisy.shape[0])
         rates.append(n / (time.perf_counter() - start))
         cpu.append((_cpu_seconds() - cpu_start) / n)
-    return {"events_per_s": statistics.median(rates), "cpu_us_per_event": 1e6 * statistics.median(cpu)}
+    return {
+        "events_per_s": statistics.median(rates),
+        "cpu_us_per_event": 1e6 * statistics.median(cpu),
+    }
 
 
 def main() -> None:
@@ -52,7 +55,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000, help="events per shard (default: 5000)")
     parser.add_argument("--shards", type=int, default=4, help="number of shards (default: 4)")
     parser.add_argument("--batch", type=int, default=128, help="batch size (default: 128)")
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="timed epochs; the median is reported"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=".") as root:
@@ -60,10 +65,15 @@ def main() -> None:
         generate_shards(root, settings, 11, range(args.shards), "compact", progress=False)
         for index in range(args.shards):
             convert_shard(root, "denoising", index, "npy")
-        results = {fmt: measure(root, args.shards, fmt, args.batch, args.epochs) for fmt in ("npy", "compact")}
+        results = {
+            fmt: measure(root, args.shards, fmt, args.batch, args.epochs)
+            for fmt in ("npy", "compact")
+        }
 
-    print(f"{os.cpu_count()} cores; {args.shards} shards x {args.events} events; batch {args.batch}; "
-          f"median of {args.epochs} epochs; dense shards in the page cache\n")
+    print(
+        f"{os.cpu_count()} cores; {args.shards} shards x {args.events} events; batch {args.batch}; "
+        f"median of {args.epochs} epochs; dense shards in the page cache\n"
+    )
     print("| format | events/s | CPU µs/event |")
     print("|---|---:|---:|")
     for fmt, row in results.items():

@@ -58,8 +58,15 @@ def test_workflow_runs_to_report(tmp_path):
     run_snakemake(workdir, "--cores", "2", configs=(DEFAULT_CONFIG, TINY_CONFIG, override))
 
     results = workdir / "results"
-    for name in ("model/model.keras", "model/threshold.txt", "evaluation/metrics.csv",
-                 "plots/roc.png", "plots/example_0.png", "report.html", "denoised/summary.csv"):
+    for name in (
+        "model/model.keras",
+        "model/threshold.txt",
+        "evaluation/metrics.csv",
+        "plots/roc.png",
+        "plots/example_0.png",
+        "report.html",
+        "denoised/summary.csv",
+    ):
         assert (results / name).is_file(), name
     with open(results / "evaluation/metrics.csv", newline="") as handle:
         models = [row["model"] for row in csv.DictReader(handle)]
@@ -74,5 +81,7 @@ def test_workflow_runs_to_report(tmp_path):
     assert "conventional" in report
 
     # A second run has nothing to do.
-    again = run_snakemake(workdir, "--cores", "2", "--dry-run", configs=(DEFAULT_CONFIG, TINY_CONFIG, override))
+    again = run_snakemake(
+        workdir, "--cores", "2", "--dry-run", configs=(DEFAULT_CONFIG, TINY_CONFIG, override)
+    )
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -37,9 +37,24 @@ def test_shards_identical_across_cores_and_order(tmp_path):
 def test_shards_match_generate_command(tmp_path):
     run_snakemake(tmp_path / "wf", "--cores", "2", SHARDS[0], SHARDS[1])
     command = [
-        sys.executable, "-m", "track_denoiser.cli", "generate", "-n", "2", "-l", "0", "-m", "0",
-        "--seed", "7", "--events-per-shard", "100", "--format", "compact",
-        "--root", str(tmp_path / "cli"),
+        sys.executable,
+        "-m",
+        "track_denoiser.cli",
+        "generate",
+        "-n",
+        "2",
+        "-l",
+        "0",
+        "-m",
+        "0",
+        "--seed",
+        "7",
+        "--events-per-shard",
+        "100",
+        "--format",
+        "compact",
+        "--root",
+        str(tmp_path / "cli"),
     ]
     subprocess.run(command, check=True, capture_output=True)
 
@@ -78,14 +93,27 @@ def test_failed_generation_leaves_no_shard(tmp_path):
 
 def test_lint_and_format():
     lint = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(REPO / "Snakefile"),
-         "--directory", str(REPO)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--lint",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
     files = [str(REPO / "Snakefile"), *map(str, (REPO / "workflow/rules").glob("*.smk"))]
     snakefmt = subprocess.run(
-        [sys.executable, "-m", "snakefmt", "--check", *files], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "snakefmt", "--check", *files],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert snakefmt.returncode == 0, snakefmt.stdout + snakefmt.stderr

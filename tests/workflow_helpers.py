@@ -45,7 +45,9 @@ def run_snakemake(
     return result
 
 
-def jobs_planned(workdir: Path, *args: str, configs: tuple[Path, ...] = (DEFAULT_CONFIG, TINY_CONFIG)) -> dict[str, int]:
+def jobs_planned(
+    workdir: Path, *args: str, configs: tuple[Path, ...] = (DEFAULT_CONFIG, TINY_CONFIG)
+) -> dict[str, int]:
     """Return the number of jobs per rule that a dry run would execute."""
     result = run_snakemake(workdir, *args, "--dry-run", "--quiet", "rules", configs=configs)
     counts: dict[str, int] = {}
