@@ -19,16 +19,18 @@ the README):
 
 - ``entry="paper"`` (default) reproduces the reference's track entry: the
   entry face is the one of the largest *signed* direction component, always
-  on the low side (x = 0, y = 0 or z = 50). Most tracks whose direction points
-  out of that face leave at once and are redrawn. The few that run nearly
-  parallel to the face pass the validity rule (about 3.6 % of accepted tracks). ``entry="all-faces"`` picks the
-  face of the largest absolute component, on the side the track enters from.
+  on the low side (x = 0, y = 0 or z = 50). Most tracks whose direction
+  points out of that face leave at once and are redrawn. The few that run
+  nearly parallel to the face pass the validity rule (about 3.6 % of
+  accepted tracks). ``entry="all-faces"`` picks the face of the largest
+  absolute component, on the side the track enters from.
 - Measured noise: pad swaps start afresh for every event unless
-  ``accumulate_swaps`` is set (the reference swaps its cached background in
-  place, so swaps pile up from event to event within a run; here within a
-  shard). The background is divided by ``background_scale`` before it is
-  added; 800 (the saturation amplitude in ADC counts) by default, 1 reproduces
-  the reference's unscaled addition.
+  ``accumulate_swaps`` is set. The reference swaps its cached background in
+  place, so its swaps pile up from event to event within a run. With the
+  flag they pile up within a shard. The background is divided by
+  ``background_scale`` before it is added: 800 (the saturation amplitude in
+  ADC counts) by default, while 1 reproduces the reference's unscaled
+  addition.
 - The track validity counter is kept in integer units (20 per x/y change,
   1 per z change, 60 needed), so 60 z changes count exactly as 3 pads.
 """
@@ -478,7 +480,7 @@ def load_background(folder: str | os.PathLike[str]) -> Background:
     """Read the first 100 measured noise-only events of a folder (natural order).
 
     Raises:
-        FileNotFoundError: the folder is missing or holds no ``track<N>.txt``
+        FileNotFoundError: the folder is missing or contains no ``track<N>.txt``
             file; the message says what measured noise needs.
     """
     folder = Path(folder)

@@ -119,7 +119,7 @@ def next_free_index(root: str | os.PathLike[str], mode: str) -> int:
 # Writing
 
 
-def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
+def _reject_existing(paths: list[Path], overwrite: bool) -> None:
     if overwrite:
         return
     existing = [str(p) for p in paths if p.exists()]
@@ -141,10 +141,10 @@ def write_dense(
 ) -> None:
     """Write a shard as the original dense ``.npy`` pair.
 
-    The clean file holds the float16 target (n, 12, 14, 208) for denoising
+    The clean file contains the float16 target (n, 12, 14, 208) for denoising
     shards, or the float16 labels (n,) for labeling shards.
     """
-    _refuse_existing([noisy_path, clean_path], overwrite)
+    _reject_existing([noisy_path, clean_path], overwrite)
     clean = events.labels if mode == "labeling" else events.clean_dense()
     # Clean first: a shard counts as present when its noisy file exists.
     with atomic_path(clean_path) as tmp:
@@ -166,7 +166,7 @@ def write_compact(
     Labeling shards are written without the per-voxel target, like their
     dense form, so the two formats convert into each other exactly.
     """
-    _refuse_existing([path], overwrite)
+    _reject_existing([path], overwrite)
     if mode == "labeling":
         events = events.without_target()
     arrays: dict[str, Any] = {
