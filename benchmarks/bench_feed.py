@@ -7,8 +7,8 @@ machine. Run from the repository root:
     python benchmarks/bench_feed.py --events 5000 --shards 4 --batch 128 --epochs 3
 
 The feed shuffles as in training and yields float32 (noisy, clean) batches
-of shape (batch, 12, 14, 208, 1) through tf.data; the numbers are wall-clock
-events/s over whole epochs (median), and CPU seconds per event.
+of shape (batch, 12, 14, 208, 1) through tf.data. It reports wall-clock
+events/s over whole epochs (median) and CPU microseconds per event.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 
 # TensorFlow's C++ layer prints info and warning lines (CPU features, oneDNN,
-# missing CUDA on CPU-only machines) straight to stderr; keep errors only,
+# missing CUDA on CPU-only machines) straight to stderr. Keep errors only,
 # unless the user chose a level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

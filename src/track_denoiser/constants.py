@@ -77,7 +77,7 @@ GAMMA_SCALE: Final = 1.0 / 1.88917480
 BACKGROUND_POOL_SIZE: Final = 100
 N_PAD_SWAPS: Final = 50
 
-# Labeling mode: probability that an event holds a track.
+# Labeling mode: probability that an event contains a track.
 LABEL_TRACK_PROBABILITY: Final = 0.5
 
 # Reference shard size of the original generator.

@@ -183,8 +183,8 @@ class SparseEvents:
             ``offsets[i]:offsets[i + 1]``.
         indices: uint16 (n,) flat voxel index in C order of (12, 14, 208),
             increasing within an event.
-        values: float16 (n,) noisy amplitude; every nonzero voxel of the noisy
-            event is stored, and track voxels are stored even where noise
+        values: float16 (n,) noisy amplitude. Every nonzero voxel of the noisy
+            event is stored. Track voxels are stored too, even where noise
             replaced their amplitude by a value that is zero in float16.
         track: bool (n,) whether the voxel belongs to the track (clean target
             1). Labeling shards on disk have no per-voxel target, so events
@@ -481,7 +481,7 @@ def load_background(folder: str | os.PathLike[str]) -> Background:
 
     Raises:
         FileNotFoundError: the folder is missing or contains no ``track<N>.txt``
-            file; the message says what measured noise needs.
+            file; the message names the events that measured noise needs.
     """
     folder = Path(folder)
     hint = (

@@ -14,7 +14,7 @@ def log_to_file(path: str | os.PathLike[str], level: int = logging.INFO) -> None
     """Send log records, warnings and uncaught exceptions to ``path``.
 
     Workflow scripts call this first with ``snakemake.log[0]``, so a failed
-    job's log file holds the traceback that Snakemake points the user to.
+    job's log file contains the traceback that Snakemake points the user to.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")

@@ -18,8 +18,8 @@ clean target over the stored voxels) and ``labels`` (float16, labeling only).
 Every nonzero noisy voxel and every track voxel is stored, so a dense shard
 converts to compact and back byte for byte.
 
-A data root may hold both formats; each reader names the format it wants and
-reports a shard missing in that format with the command that converts it.
+A data root may contain both formats. Each reader names the format it wants
+and reports a shard missing in that format with the command that converts it.
 Files are written to a temporary name and renamed, and an existing shard is
 kept unless ``overwrite`` is set.
 """

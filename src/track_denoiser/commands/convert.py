@@ -9,6 +9,7 @@ import sys
 from tqdm import tqdm
 
 from ..shards import FORMATS, ShardFormat, convert_shard, existing_indices
+from .options import add_root_option
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="denoising",
         help="which shards: denoising (data/simulated, default) or labeling (data/labeling)",
     )
-    parser.add_argument(
-        "--root", default=".", help="data root holding data/ (default: current folder)"
-    )
+    add_root_option(parser)
     parser.add_argument(
         "--first-index", type=int, default=None, help="first shard to convert (default: all)"
     )
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(msg)
 
     # Shards already in the target format are kept unless --overwrite, so that
-    # converting a folder twice, or one that holds both formats, just works.
+    # converting a folder twice, or one that contains both formats, just works.
     if not args.overwrite:
         present = set(existing_indices(args.root, args.mode, args.target))
         skipped = [index for index in selected if index in present]

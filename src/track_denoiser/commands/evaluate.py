@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .options import add_format_option, add_root_option, add_shard_range_option
+
 log = logging.getLogger(__name__)
 
 
@@ -53,31 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=PATH[@THRESHOLD]",
         help="another model to compare; THRESHOLD is a number or a file (default: threshold.txt beside it); repeatable",
     )
-    parser.add_argument(
-        "--root", default=".", help="data root holding data/ (default: current folder)"
-    )
-    parser.add_argument(
-        "--format",
-        dest="fmt",
-        choices=("compact", "npy"),
-        default="npy",
-        help="shard format: npy (the original dense pair, default, as for generate) or compact",
-    )
-    parser.add_argument(
-        "--test",
-        nargs=2,
-        type=int,
-        required=True,
-        metavar=("FIRST", "LAST"),
-        help="held-out denoising shards [FIRST, LAST)",
-    )
-    parser.add_argument(
+    add_root_option(parser)
+    add_format_option(parser)
+    add_shard_range_option(parser, "--test", "held-out denoising shards")
+    add_shard_range_option(
+        parser,
         "--labeling",
-        nargs=2,
-        type=int,
-        default=None,
-        metavar=("FIRST", "LAST"),
-        help="labeling shards [FIRST, LAST) for the event-level figures (default: none)",
+        "labeling shards for the event-level figures (default: none)",
+        required=False,
     )
     parser.add_argument(
         "--config",

@@ -13,6 +13,7 @@ from ..constants import EVENTS_PER_SHARD, SATURATION_ADC
 from ..generator import GeneratorSettings
 from ..production import generate_shards
 from ..shards import FORMATS, next_free_index
+from .options import add_root_option
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=EVENTS_PER_SHARD,
         help=f"events per shard (default: {EVENTS_PER_SHARD})",
     )
-    parser.add_argument(
-        "--root", default=".", help="data root holding data/ (default: current folder)"
-    )
+    add_root_option(parser)
     parser.add_argument(
         "--format",
         dest="fmt",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..dataset import shard_range_files
 from ..models import ARCHITECTURES
-from ..shards import FORMATS
 from ..training import GpuUnavailableError, TrainingSettings, train
+from .options import add_format_option, add_root_option, add_shard_range_option
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "finished epoch."
         ),
     )
-    parser.add_argument(
-        "--root", default=".", help="data root holding data/ (default: current folder)"
-    )
-    parser.add_argument(
-        "--train",
-        nargs=2,
-        type=int,
-        metavar=("FIRST", "LAST"),
-        required=True,
-        help="training shards FIRST ... LAST-1",
-    )
-    parser.add_argument(
-        "--validation",
-        nargs=2,
-        type=int,
-        metavar=("FIRST", "LAST"),
-        required=True,
-        help="validation shards FIRST ... LAST-1",
-    )
-    parser.add_argument(
-        "--format", dest="fmt", choices=FORMATS, default="npy", help="shard format (default: npy)"
-    )
+    add_root_option(parser)
+    add_shard_range_option(parser, "--train", "training shards")
+    add_shard_range_option(parser, "--validation", "validation shards")
+    add_format_option(parser)
     parser.add_argument(
         "--output-dir",
         type=Path,
